@@ -1,0 +1,228 @@
+"""SparkExpectationsPagerDutyHook: an ``se_pagerduty`` connection to the PagerDuty Events API v2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.http.hooks.http import HttpHook
+
+from airflow_provider_se_pagerduty.delivery import (
+    EU_EVENTS_API_URL,
+    US_EVENTS_API_URL,
+    DeliveryPolicy,
+    EventResult,
+    events_api_url,
+    rejection,
+    retry_reason,
+    success_result,
+    validate_event,
+    validate_routing_key,
+)
+from airflow_provider_se_pagerduty.exceptions import DeliveryFailedError, EventRejectedError
+
+if TYPE_CHECKING:
+    import requests
+
+CONNECTION_TEST_DEDUP_PREFIX = "se-pagerduty/connection-test/"
+
+
+class SparkExpectationsPagerDutyHook(HttpHook):
+    """Send Events API v2 events with the integration key and URL of an ``se_pagerduty`` connection.
+
+    The connection's password is the integration key (PagerDuty's routing key) and its host is
+    the Events API URL; an empty host means ``https://events.pagerduty.com/v2/enqueue``. One
+    keep-alive session serves every event that this hook sends.
+
+    :param pagerduty_conn_id: the ``se_pagerduty`` connection to use.
+    :param delivery_policy: bounds on attempts, total seconds and per-attempt timeout; see
+        :class:`~airflow_provider_se_pagerduty.delivery.DeliveryPolicy`.
+    """
+
+    conn_name_attr = "pagerduty_conn_id"
+    default_conn_name = "se_pagerduty_default"
+    conn_type = "se_pagerduty"
+    hook_name = "PagerDuty Events API v2 (spark-expectations)"
+
+    def __init__(
+        self,
+        pagerduty_conn_id: str = default_conn_name,
+        *,
+        delivery_policy: DeliveryPolicy | None = None,
+    ) -> None:
+        super().__init__(method="POST", http_conn_id=pagerduty_conn_id)
+        self.pagerduty_conn_id = pagerduty_conn_id
+        self.delivery_policy = delivery_policy or DeliveryPolicy()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Describe the connection form, from the ``ui-field-behaviour`` of the provider info."""
+        from airflow_provider_se_pagerduty import get_provider_info
+
+        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
+    @cached_property
+    def _connection_details(self) -> tuple[str, str]:
+        """Read and check the URL and integration key once, before the first event."""
+        connection = self.get_connection(self.pagerduty_conn_id)
+        routing_key = validate_routing_key(connection.password, self.pagerduty_conn_id)
+        url = events_api_url(connection.host, connection.port, self.pagerduty_conn_id)
+        return url, routing_key
+
+    @property
+    def url(self) -> str:
+        """The Events API URL that events are sent to."""
+        return self._connection_details[0]
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The keep-alive session, built once from the connection by ``HttpHook.get_conn``."""
+        session = self.get_conn(headers={"Content-Type": "application/json", "Accept": "application/json"})
+        # The password is the integration key, which travels in the body; never send it as
+        # HTTP basic auth, whatever the login field holds.
+        session.auth = None
+        return session
+
+    def send_event(self, event: dict[str, Any]) -> EventResult:
+        """Send one event (without ``routing_key``), retrying 429, 5xx, timeouts and resets.
+
+        :raises InvalidConfigurationError: the connection or the event is invalid; nothing was sent.
+        :raises EventRejectedError: PagerDuty answered 400 or another 4xx; not retried.
+        :raises DeliveryFailedError: the retry policy's attempts or seconds ran out.
+        """
+        import requests
+
+        validate_event(event)
+        url, routing_key = self._connection_details
+        body = json.dumps({**event, "routing_key": routing_key})
+        action = str(event["event_action"])
+        dedup = event.get("dedup_key")
+        policy = self.delivery_policy
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = policy.max_total_seconds - (time.monotonic() - started)
+            try:
+                response = self.session.post(url, data=body, timeout=min(policy.timeout_seconds, remaining))
+            except requests.Timeout:
+                problem = f"no answer within {min(policy.timeout_seconds, remaining):.1f} s"
+            except requests.ConnectionError as error:
+                problem = f"connection failed ({type(error).__name__})"
+            else:
+                if 200 <= response.status_code < 300:
+                    result = success_result(action, response.status_code, response.text, attempt, dedup)
+                    self.log.info(
+                        "PagerDuty accepted %s event for dedup key %s: HTTP %s %s (attempt %d)",
+                        action,
+                        result.dedup_key,
+                        result.status_code,
+                        result.message,
+                        attempt,
+                    )
+                    return result
+                reason = retry_reason(response.status_code)
+                if reason is None:
+                    raise rejection(response.status_code, response.text, routing_key)
+                problem = reason
+            wait = self._next_wait(attempt, started, problem, action, dedup)
+            time.sleep(wait)
+
+    def _next_wait(self, attempt: int, started: float, problem: str, action: str, dedup: Any) -> float:
+        """Return the wait before the next attempt, or raise when the policy's bounds are spent."""
+        policy = self.delivery_policy
+        elapsed = time.monotonic() - started
+        wait = policy.backoff(attempt)
+        if attempt >= policy.max_attempts or elapsed + wait >= policy.max_total_seconds:
+            raise DeliveryFailedError(attempt, elapsed, problem)
+        self.log.warning(
+            "PagerDuty %s event for dedup key %s: %s; retrying in %.2f s (attempt %d of %d)",
+            action,
+            dedup,
+            problem,
+            wait,
+            attempt + 1,
+            policy.max_attempts,
+        )
+        return wait
+
+    async def asend_event(self, event: dict[str, Any]) -> EventResult:
+        """Send one event from an event loop, with the same checks, retries and errors as
+        :meth:`send_event`."""
+        import aiohttp
+
+        validate_event(event)
+        url, routing_key = await asyncio.to_thread(lambda: self._connection_details)
+        body = json.dumps({**event, "routing_key": routing_key})
+        action = str(event["event_action"])
+        dedup = event.get("dedup_key")
+        policy = self.delivery_policy
+        started = time.monotonic()
+        attempt = 0
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            while True:
+                attempt += 1
+                remaining = policy.max_total_seconds - (time.monotonic() - started)
+                timeout = aiohttp.ClientTimeout(total=min(policy.timeout_seconds, remaining))
+                try:
+                    async with session.post(url, data=body, timeout=timeout) as response:
+                        text = await response.text()
+                        status = response.status
+                except TimeoutError:
+                    problem = f"no answer within {min(policy.timeout_seconds, remaining):.1f} s"
+                except aiohttp.ClientError as error:
+                    problem = f"connection failed ({type(error).__name__})"
+                else:
+                    if 200 <= status < 300:
+                        result = success_result(action, status, text, attempt, dedup)
+                        self.log.info(
+                            "PagerDuty accepted %s event for dedup key %s: HTTP %s %s (attempt %d)",
+                            action,
+                            result.dedup_key,
+                            status,
+                            result.message,
+                            attempt,
+                        )
+                        return result
+                    reason = retry_reason(status)
+                    if reason is None:
+                        raise rejection(status, text, routing_key)
+                    problem = reason
+                await asyncio.sleep(self._next_wait(attempt, started, problem, action, dedup))
+
+    def trigger(self, event: dict[str, Any]) -> EventResult:
+        """Send a trigger event built by :mod:`airflow_provider_se_pagerduty.events`."""
+        return self.send_event({**event, "event_action": "trigger"})
+
+    def resolve(self, dedup_key: str) -> EventResult:
+        """Resolve the incident with ``dedup_key``; PagerDuty accepts it even when none is open."""
+        return self.send_event({"event_action": "resolve", "dedup_key": dedup_key})
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the integration key with a resolve for a fresh dedup key, which opens no incident."""
+        try:
+            result = self.resolve(f"{CONNECTION_TEST_DEDUP_PREFIX}{uuid.uuid4()}")
+        except EventRejectedError as error:
+            return False, (
+                f"PagerDuty rejected the test event with HTTP {error.http_status}: "
+                f"{'; '.join(error.errors) or error.message}. Check the integration key."
+            )
+        except (DeliveryFailedError, ValueError) as error:
+            return False, str(error)
+        return True, (
+            f"PagerDuty accepted a test resolve event at {self.url} (HTTP {result.status_code} "
+            f"{result.message}). The integration key works; no incident was opened."
+        )
+
+
+__all__ = ["EU_EVENTS_API_URL", "US_EVENTS_API_URL", "SparkExpectationsPagerDutyHook"]
