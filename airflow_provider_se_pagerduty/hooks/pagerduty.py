@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.http.hooks.http import HttpHook
 
+from airflow_provider_se_pagerduty import EU_EVENTS_API_URL, US_EVENTS_API_URL
 from airflow_provider_se_pagerduty.delivery import (
-    EU_EVENTS_API_URL,
-    US_EVENTS_API_URL,
     DeliveryPolicy,
     EventResult,
     events_api_url,
