@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m airflow_provider_se_pagerduty.testing.demo
+	$(PY) scripts/run_demo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_se_pagerduty tests example_dags benchmarks
