@@ -49,7 +49,8 @@ def run_step(title: str, command: list[str], env: dict[str, str], log_path: Path
             if any(marker in line for marker in PROGRESS_MARKERS):
                 print("   " + line.rstrip()[:220], flush=True)
         returncode = process.wait(timeout=COMMAND_TIMEOUT_SECONDS)
-    print(f"   exit code {returncode} after {time.monotonic() - started:.0f} s; full log: {log_path}", flush=True)
+    elapsed = time.monotonic() - started
+    print(f"   exit code {returncode} after {elapsed:.0f} s; full log: {log_path}", flush=True)
     return returncode
 
 
@@ -59,7 +60,8 @@ def print_events(receiver: EventsApiReceiver) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     print("\n== Events accepted by the local Events API v2 receiver")
     for index, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+        print("  ".join([*cells, row[3]]))
         if index == 0:
             print("  ".join("-" * width for width in widths) + "  " + "-" * 7)
     for rejected in receiver.rejected:
@@ -104,7 +106,8 @@ def main() -> int:
             print("airflow db migrate failed; see the log above")
             return 1
         # The DAG run ends failed on purpose: its second DQ task has a fail rule that real data breaks.
-        run_step(f"airflow dags test {DAG_ID}", [*airflow, "dags", "test", DAG_ID], env, home / "dags-test.log")
+        dags_test = [*airflow, "dags", "test", DAG_ID]
+        run_step(f"airflow dags test {DAG_ID}", dags_test, env, home / "dags-test.log")
 
         print_events(receiver)
         problems = check_events(receiver)
