@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_se_pagerduty.testing.faults import Fault
 from airflow_provider_se_pagerduty.testing.receiver import EventsApiReceiver
 from tests.integration.airflow_env import AirflowEnv, AirflowRun
 from tests.payloads import make_payload, row_rule
@@ -149,3 +150,44 @@ def test_undeliverable_callback_keeps_task_error(airflow_env: AirflowEnv, receiv
     assert "Undelivered PagerDuty event:" in run.output
     assert ROUTING_KEY not in run.output
     assert receiver.requests_seen == 0
+
+
+def test_notifier_success_callback_resolves(airflow_env: AirflowEnv, receiver: EventsApiReceiver) -> None:
+    target = {"product_id": "flights_product", "table_name": "dq.flights"}
+    disabled_operator = {"enabled": False}
+    failing = {"fail": True, "payload": None, "notifier_options": target, "options": disabled_operator}
+    passing = {
+        "fail": False,
+        "payload": None,
+        "notify_on_success": True,
+        "notifier_options": target,
+        "options": disabled_operator,
+    }
+
+    run_scenario(airflow_env, receiver.url, failing)
+    assert [i.status for i in receiver.incidents()] == ["open"]
+    run = run_scenario(airflow_env, receiver.url, passing)
+
+    assert run.task_states["dq_check"][0] == "success", run.output[-3000:]
+    assert [(i.dedup_key, i.status) for i in receiver.incidents()] == [
+        ("se-pagerduty/flights_product/dq.flights/failure", "resolved")
+    ]
+
+
+def test_operator_retry_opens_no_duplicate(airflow_env: AirflowEnv, receiver: EventsApiReceiver) -> None:
+    payload = make_payload(rules=[row_rule("id_not_null", 4, action="fail")], run_status="Failed", stages={"row_dq": "Failed"})
+    options = {
+        "retries": 1,
+        "delivery_policy": {"max_attempts": 2, "backoff_seconds": 0.05, "max_total_seconds": 10},
+    }
+    # The first try's two attempts get 503; the retry then gets through.
+    receiver.inject(Fault.status(503), Fault.status(503))
+    run = run_scenario(airflow_env, receiver.url, {"fail": False, "payload": payload, "options": options})
+
+    assert run.task_states["page_on_dq"] == ("success", 2), run.output[-3000:]
+    assert "Could not deliver the event to PagerDuty after 2 attempt(s)" in run.output
+    # Two refused attempts, then the retry's failure trigger and its breach resolve.
+    assert receiver.requests_seen == 4
+    assert [e.action for e in receiver.accepted] == ["trigger", "resolve"]
+    assert len(receiver.incidents()) == 1
+    assert receiver.incidents()[0].trigger_count == 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
+from airflow_provider_se_pagerduty.delivery import DeliveryPolicy
 from airflow_provider_se_pagerduty.notifications.pagerduty import send_se_pagerduty_notification
 from airflow_provider_se_pagerduty.operators.pagerduty import SparkExpectationsPagerDutyOperator
 
@@ -28,6 +29,9 @@ def load_scenario() -> dict[str, Any]:
 
 SCENARIO = load_scenario()
 notifier = send_se_pagerduty_notification(**SCENARIO.get("notifier_options", {}))
+operator_options = dict(SCENARIO.get("options", {}))
+if "delivery_policy" in operator_options:
+    operator_options["delivery_policy"] = DeliveryPolicy(**operator_options["delivery_policy"])
 
 with DAG("se_scenario_dag", schedule=None, catchup=False):
 
@@ -36,6 +40,7 @@ with DAG("se_scenario_dag", schedule=None, catchup=False):
         retry_delay=timedelta(seconds=0),
         on_failure_callback=notifier,
         on_retry_callback=notifier,
+        on_success_callback=notifier if SCENARIO.get("notify_on_success") else None,
     )
     def dq_check(ti: Any = None) -> Any:
         scenario = load_scenario()
@@ -46,5 +51,8 @@ with DAG("se_scenario_dag", schedule=None, catchup=False):
         return scenario["payload"]
 
     dq_check() >> SparkExpectationsPagerDutyOperator(
-        task_id="page_on_dq", stats_task_id="dq_check", **SCENARIO.get("options", {})
+        task_id="page_on_dq",
+        stats_task_id="dq_check",
+        retry_delay=timedelta(seconds=0),
+        **operator_options,
     )
