@@ -28,16 +28,21 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_se_pagerduty.hooks.pagerduty.SparkExpectationsPagerDutyHook"
                 ),
                 "hook-name": "PagerDuty Events API v2 (spark-expectations)",
+                # Airflow 3.3's connection form shows a label and a placeholder for each standard
+                # field but no help text, and it ignores a placeholder for Description, so the EU
+                # endpoint goes into the URL's label. The port stays visible because the Test
+                # button of Airflow 3.3.2 sends port 0 for a connection without one, and the API
+                # rejects that as a different destination.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "login", "port"],
+                    "hidden-fields": ["schema", "login"],
                     "relabeling": {
                         "host": f"Events API URL (EU accounts: {EU_EVENTS_API_URL})",
                         "password": "Integration key",
                     },
                     "placeholders": {
                         "host": US_EVENTS_API_URL,
+                        "port": "443",
                         "password": "32-character integration key of an Events API v2 integration",
-                        "extra": '{"proxies": {"https": "http://proxy.example:3128"}}',
                     },
                 },
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 import uuid
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.http.hooks.http import HttpHook
 
-from airflow_provider_se_pagerduty import EU_EVENTS_API_URL, US_EVENTS_API_URL
+from airflow_provider_se_pagerduty import EU_EVENTS_API_URL, US_EVENTS_API_URL, connection_check
 from airflow_provider_se_pagerduty.delivery import (
     DeliveryPolicy,
     EventResult,
@@ -22,7 +23,11 @@ from airflow_provider_se_pagerduty.delivery import (
     validate_event,
     validate_routing_key,
 )
-from airflow_provider_se_pagerduty.exceptions import DeliveryFailedError, EventRejectedError
+from airflow_provider_se_pagerduty.exceptions import (
+    DeliveryFailedError,
+    EventRejectedError,
+    InvalidConfigurationError,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -208,20 +213,29 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         return self.send_event({"event_action": "resolve", "dedup_key": dedup_key})
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the integration key with a resolve for a fresh dedup key, which opens no incident."""
+        """Send a resolve event for a new dedup key and report PagerDuty's response in plain words.
+
+        Airflow calls this for the Test button and for ``airflow connections test``. Such a
+        resolve opens, changes and closes no incident. The event gets at most 2 attempts in
+        15 s, so that the button answers soon even when PagerDuty cannot be reached.
+        """
+        import requests
+
+        # A shallow copy shares the connection and the session but not the retry policy.
+        probe = copy.copy(self)
+        probe.delivery_policy = connection_check.cap_for_connection_test(self.delivery_policy)
         try:
-            result = self.resolve(f"{CONNECTION_TEST_DEDUP_PREFIX}{uuid.uuid4()}")
+            result = probe.resolve(f"{CONNECTION_TEST_DEDUP_PREFIX}{uuid.uuid4()}")
+        except InvalidConfigurationError as error:
+            return False, connection_check.invalid_configuration_message(self.pagerduty_conn_id, error)
         except EventRejectedError as error:
-            return False, (
-                f"PagerDuty rejected the test event with HTTP {error.http_status}: "
-                f"{'; '.join(error.errors) or error.message}. Check the integration key."
-            )
-        except (DeliveryFailedError, ValueError) as error:
-            return False, str(error)
-        return True, (
-            f"PagerDuty accepted a test resolve event at {self.url} (HTTP {result.status_code} "
-            f"{result.message}). The integration key works; no incident was opened."
-        )
+            return False, connection_check.rejected_message(probe.url, error)
+        except DeliveryFailedError as error:
+            return False, connection_check.undelivered_message(probe.url, error)
+        except requests.RequestException as error:
+            # Errors that send_event does not retry, such as an invalid URL or too many redirects.
+            return False, f"The test event to {probe.url} failed: {type(error).__name__}: {error}"
+        return True, connection_check.accepted_message(probe.url, result)
 
 
 __all__ = ["EU_EVENTS_API_URL", "US_EVENTS_API_URL", "SparkExpectationsPagerDutyHook"]
