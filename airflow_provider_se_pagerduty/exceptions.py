@@ -13,7 +13,14 @@ MAX_QUOTED_VALUE_CHARS = 200
 
 def quote_value(value: Any) -> str:
     """Return ``repr(value)`` cut to a length that fits in a log line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:
+        # Python refuses to convert an int of over 4300 digits (sys.get_int_max_str_digits)
+        # to text, also when it sits inside a list or dict.
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} containing an integer too large to show>"
     if len(text) > MAX_QUOTED_VALUE_CHARS:
         return f"{text[:MAX_QUOTED_VALUE_CHARS]}... ({len(text)} characters)"
     return text
