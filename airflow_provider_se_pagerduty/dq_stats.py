@@ -8,11 +8,16 @@ are strings, as spark-expectations writes them (``"failed_row_count": "11"``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_se_pagerduty.exceptions import InvalidStatsPayloadError
+
+# Spark's LongType, the type of the count columns of the stats table.
+MAX_ROW_COUNT = 2**63 - 1
+_COUNT_TEXT = re.compile(r"[+-]?[0-9]+")
 
 STAGES = ("source_agg_dq", "source_query_dq", "row_dq", "final_agg_dq", "final_query_dq")
 STATUSES = ("Passed", "Failed", "Skipped")
@@ -102,7 +107,7 @@ def _optional_str(payload: Mapping[str, Any], field: str) -> str | None:
 
 
 def _parse_count(value: Any, field: str) -> int | None:
-    """Read a row count given as an int, an integral float or a string of digits."""
+    """Read a row count given as an int, an integral float or a string of ASCII digits."""
     if value is None:
         return None
     count: int | None = None
@@ -112,18 +117,26 @@ def _parse_count(value: Any, field: str) -> int | None:
         count = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
         count = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    elif isinstance(value, str) and _COUNT_TEXT.fullmatch(value.strip()):
+        # The length is checked before int(), which raises ValueError on over 4300 digits.
+        if len(value.strip().lstrip("+-").lstrip("0")) > len(str(MAX_ROW_COUNT)):
+            raise InvalidStatsPayloadError(field, value, f"must be at most {MAX_ROW_COUNT} rows")
         count = int(value.strip())
     if count is None:
         raise InvalidStatsPayloadError(field, value, "must be a whole number of rows")
     if count < 0:
         raise InvalidStatsPayloadError(field, value, "must not be negative")
+    if count > MAX_ROW_COUNT:
+        raise InvalidStatsPayloadError(field, value, f"must be at most {MAX_ROW_COUNT} rows")
     return count
 
 
 def _parse_threshold(value: Any, field: str) -> float:
     number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100:
+        # A larger int is out of range anyway, and float() raises OverflowError past 1e308.
         number = float(value)
     elif isinstance(value, str):
         try:
