@@ -68,6 +68,10 @@ def cut_text(text: str, max_chars: int) -> str:
     return text[: max_chars - 1] + "\u2026"
 
 
+def _cut_or_none(text: str | None) -> str | None:
+    return None if text is None else cut_text(text, MAX_DETAIL_TEXT_CHARS)
+
+
 def _count(value: int) -> str:
     return f"{value:,}"
 
@@ -160,9 +164,9 @@ def custom_details(
                 ),
                 "run_status": stats.run_status,
                 "stage_statuses": dict(stats.stage_statuses),
-                "dq_run_id": stats.dq_run_id,
-                "dq_run_datetime": stats.dq_run_datetime,
-                "dq_env": stats.dq_env,
+                "dq_run_id": _cut_or_none(stats.dq_run_id),
+                "dq_run_datetime": _cut_or_none(stats.dq_run_datetime),
+                "dq_env": _cut_or_none(stats.dq_env),
             }
         )
     if alert.failed_rules:
