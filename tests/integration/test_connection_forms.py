@@ -2,7 +2,7 @@
 
 Each form must give the hook the right Events API URL and integration key: the hook sends an
 event to a local receiver, which records the key's fingerprint. EU forms are checked by the URL
-that the hook builds, without sending anything.
+that the hook builds, without sending anything, and so is the US endpoint.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_se_pagerduty import EU_EVENTS_API_URL
+from airflow_provider_se_pagerduty import EU_EVENTS_API_URL, US_EVENTS_API_URL
 from airflow_provider_se_pagerduty.exceptions import InvalidConfigurationError
 from airflow_provider_se_pagerduty.hooks.pagerduty import SparkExpectationsPagerDutyHook
 from airflow_provider_se_pagerduty.testing.receiver import EventsApiReceiver
@@ -123,22 +123,34 @@ def test_env_uri_bare_host_means_https(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "expected_url"),
     [
-        json_form(EU_EVENTS_API_URL, routing_key("eu")),
-        uri_with_url_host(EU_EVENTS_API_URL, routing_key("eu")),
-        uri_as_airflow_writes_it(EU_EVENTS_API_URL, routing_key("eu")),
-        f"se-pagerduty://:{routing_key('eu')}@events.eu.pagerduty.com",
+        (json_form(EU_EVENTS_API_URL, routing_key("eu")), EU_EVENTS_API_URL),
+        (uri_with_url_host(EU_EVENTS_API_URL, routing_key("eu")), EU_EVENTS_API_URL),
+        (uri_as_airflow_writes_it(EU_EVENTS_API_URL, routing_key("eu")), EU_EVENTS_API_URL),
+        (f"se-pagerduty://:{routing_key('eu')}@events.eu.pagerduty.com", EU_EVENTS_API_URL),
+        # Airflow reads the unencoded path as the schema field, which the hook ignores.
+        (f"se-pagerduty://:{routing_key('eu')}@events.eu.pagerduty.com/v2/enqueue", EU_EVENTS_API_URL),
+        (f"se-pagerduty://:{routing_key('eu')}@", US_EVENTS_API_URL),
     ],
-    ids=["json", "uri_url_in_host", "uri_as_airflow_writes_it", "uri_host_name_only"],
+    ids=[
+        "json",
+        "uri_url_in_host",
+        "uri_as_airflow_writes_it",
+        "uri_host_name_only",
+        "uri_host_and_path",
+        "uri_no_host_means_us",
+    ],
 )
-def test_env_eu_forms_build_eu_url(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_env_connection(monkeypatch, "se_pd_env_eu", value)
+def test_env_pagerduty_forms_build_url(
+    value: str, expected_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_env_connection(monkeypatch, "se_pd_env_pagerduty", value)
 
-    hook = SparkExpectationsPagerDutyHook("se_pd_env_eu")
+    hook = SparkExpectationsPagerDutyHook("se_pd_env_pagerduty")
 
-    assert hook.url == EU_EVENTS_API_URL
-    assert hook.get_connection("se_pd_env_eu").password == routing_key("eu")
+    assert hook.url == expected_url
+    assert hook.get_connection("se_pd_env_pagerduty").password == routing_key("eu")
 
 
 def test_env_uri_unencoded_url_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
