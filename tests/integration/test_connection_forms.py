@@ -194,6 +194,13 @@ def cli_add_arguments(form: str, url: str, key: str) -> list[str]:
 CLI_FORMS = ("fields", "json", "uri")
 
 
+def json_output(completed_stdout: str) -> list[dict[str, object]]:
+    """Parse the JSON list that an `airflow ... -o json` command prints after any log lines."""
+    start = completed_stdout.index("[{")
+    parsed: list[dict[str, object]] = json.loads(completed_stdout[start:])
+    return parsed
+
+
 @pytest.fixture(scope="module")
 def cli_airflow(tmp_path_factory: pytest.TempPathFactory, module_receiver: EventsApiReceiver) -> AirflowEnv:
     """A migrated Airflow home with one se_pagerduty connection per CLI form, added by the CLI."""
@@ -229,9 +236,23 @@ def test_cli_stored_uri_round_trips(cli_airflow: AirflowEnv, module_receiver: Ev
     fetched = cli_airflow.airflow("connections", "get", "se_pd_cli_uri", "-o", "json")
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
 
-    json_lines = [line for line in fetched.stdout.splitlines() if line.startswith("[{")]
-    assert len(json_lines) == 1, fetched.stdout
-    stored = json.loads(json_lines[0])[0]
+    stored = json_output(fetched.stdout)[0]
     assert stored["conn_type"] == "se_pagerduty"
     assert stored["host"] == module_receiver.url
     assert stored["get_uri"] == uri_as_airflow_writes_it(module_receiver.url, routing_key("uri"))
+
+
+
+def test_cli_lists_provider_and_hook(cli_airflow: AirflowEnv) -> None:
+    providers = cli_airflow.airflow("providers", "list", "-o", "json")
+    assert providers.returncode == 0, providers.stdout + providers.stderr
+    packages = {row["package_name"]: row for row in json_output(providers.stdout)}
+    assert "airflow-provider-se-pagerduty" in packages
+
+    hooks = cli_airflow.airflow("providers", "hooks", "-o", "json")
+    assert hooks.returncode == 0, hooks.stdout + hooks.stderr
+    by_type = {row["connection_type"]: row for row in json_output(hooks.stdout)}
+    assert by_type["se_pagerduty"]["class"] == (
+        "airflow_provider_se_pagerduty.hooks.pagerduty.SparkExpectationsPagerDutyHook"
+    )
+    assert by_type["se_pagerduty"]["conn_id_attribute_name"] == "pagerduty_conn_id"
