@@ -64,7 +64,10 @@ def test_failing_dag_twice_one_incident_then_resolved(
     assert len(open_incidents) == 1
     assert open_incidents[0].trigger_count == 4
 
-    passing = run_scenario(airflow_env, receiver.url, {"fail": False, "payload": se_payloads["all_pass"]})
+    # The same DQ target passes later: a real passing run's stats, named as the failing target.
+    target = {key: se_payloads["row_fail"][key] for key in ("product_id", "table_name")}
+    passing_payload = {**se_payloads["all_pass"], **target}
+    passing = run_scenario(airflow_env, receiver.url, {"fail": False, "payload": passing_payload})
 
     assert passing.task_states["page_on_dq"][0] == "success", passing.output[-3000:]
     assert receiver.open_incidents() == []
