@@ -1,9 +1,9 @@
 """Run the benchmarks, print one results table and write it to ``benchmarks/results.md``.
 
 ``python -m benchmarks.run`` (or ``make bench``) runs every measurement at full size, which
-takes about 7 minutes on 2 cores. ``--quick`` runs small sizes as a smoke run and writes no
-file unless ``--output`` is given. Targets that are missed are reported as FAIL in the table;
-the exit code is 1 only when a measurement could not run.
+took 3 to 6 minutes on 2 cores, depending on the other load. ``--quick`` runs small sizes as
+a smoke run and writes no file unless ``--output`` is given. A missed target is reported as
+FAIL in the table, and the exit code is 1 only when a measurement could not run.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def results_document(table: str, command: str) -> str:
         "# Benchmark results\n\n"
         f"Recorded on {recorded} with `{command}`, on the machine listed in the table.\n"
         "Each figure is the median of the samples in the runs column. The machine is shared and\n"
-        "noisy, so absolute times are context only; the ratios compare figures from the same run.\n"
+        "noisy, so absolute times are context only. The ratios compare figures from the same run.\n"
         "`benchmarks/README.md` explains each row.\n\n"
         f"{table}\n"
     )
