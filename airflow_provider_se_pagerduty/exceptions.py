@@ -16,8 +16,8 @@ def quote_value(value: Any) -> str:
     try:
         text = repr(value)
     except ValueError:
-        # Python refuses to convert an int of over 4300 digits (sys.get_int_max_str_digits)
-        # to text, also when it sits inside a list or dict.
+        # repr() raises ValueError for an int of over 4300 digits (sys.get_int_max_str_digits),
+        # also when the int is inside a list or dict.
         if isinstance(value, int):
             return f"<an integer of {value.bit_length()} bits>"
         return f"<a {type(value).__name__} containing an integer too large to show>"
