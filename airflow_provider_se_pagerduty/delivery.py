@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_se_pagerduty import US_EVENTS_API_URL
+from airflow_provider_se_pagerduty.events import MAX_EVENT_BYTES
 from airflow_provider_se_pagerduty.exceptions import (
     EventRejectedError,
     InvalidConfigurationError,
@@ -179,6 +180,28 @@ def validate_event(event: dict[str, Any]) -> None:
             raise InvalidConfigurationError(
                 f"Invalid summary {quote_value(summary)}: expected 1 to 1024 characters"
             )
+
+
+def encode_event(event: dict[str, Any], routing_key: str) -> str:
+    """Encode the request body: the event with its routing key, as strict JSON of at most 512 KB.
+
+    :raises InvalidConfigurationError: a value is not JSON (NaN, infinity or another type),
+        or the body is over PagerDuty's size limit. Nothing was sent.
+    """
+    dedup = event.get("dedup_key")
+    try:
+        body = json.dumps({**event, "routing_key": routing_key}, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidConfigurationError(
+            f"Invalid event for dedup key {quote_value(dedup)}: it cannot be encoded as JSON ({error})"
+        ) from None
+    size = len(body.encode("utf-8"))
+    if size > MAX_EVENT_BYTES:
+        raise InvalidConfigurationError(
+            f"Invalid event for dedup key {quote_value(dedup)}: the body is {size} bytes, over "
+            f"PagerDuty's limit of {MAX_EVENT_BYTES} bytes (512 KB); shorten its custom_details"
+        )
+    return body
 
 
 def redact(text: str, secret: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import time
 import uuid
 from functools import cached_property
@@ -16,6 +15,7 @@ from airflow_provider_se_pagerduty import EU_EVENTS_API_URL, US_EVENTS_API_URL, 
 from airflow_provider_se_pagerduty.delivery import (
     DeliveryPolicy,
     EventResult,
+    encode_event,
     events_api_url,
     rejection,
     retry_reason,
@@ -107,7 +107,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
 
         validate_event(event)
         url, routing_key = self._connection_details
-        body = json.dumps({**event, "routing_key": routing_key})
+        body = encode_event(event, routing_key)
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
         policy = self.delivery_policy
@@ -166,7 +166,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
 
         validate_event(event)
         url, routing_key = await asyncio.to_thread(lambda: self._connection_details)
-        body = json.dumps({**event, "routing_key": routing_key})
+        body = encode_event(event, routing_key)
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
         policy = self.delivery_policy
