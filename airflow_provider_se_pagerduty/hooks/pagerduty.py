@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import requests
 
 CONNECTION_TEST_DEDUP_PREFIX = "se-pagerduty/connection-test/"
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 class SparkExpectationsPagerDutyHook(HttpHook):
@@ -90,7 +91,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
     @cached_property
     def session(self) -> requests.Session:
         """The keep-alive session, built once from the connection by ``HttpHook.get_conn``."""
-        session = self.get_conn(headers={"Content-Type": "application/json", "Accept": "application/json"})
+        session = self.get_conn(headers=JSON_HEADERS)
         # The password is the integration key, which travels in the body; never send it as
         # HTTP basic auth, whatever the login field holds.
         session.auth = None
@@ -110,36 +111,45 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         body = encode_event(event, routing_key)
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
-        policy = self.delivery_policy
         started = time.monotonic()
         attempt = 0
+        problem = ""
         while True:
+            timeout = self._attempt_timeout(attempt, started, problem)
             attempt += 1
-            remaining = policy.max_total_seconds - (time.monotonic() - started)
             try:
-                response = self.session.post(url, data=body, timeout=min(policy.timeout_seconds, remaining))
+                # NOTE: requests applies the timeout to the connect and to each socket read
+                # separately, so one attempt can last longer than `timeout` when PagerDuty
+                # accepts the connection slowly or sends its response in slow pieces.
+                # verify is passed again because requests lets REQUESTS_CA_BUNDLE from the
+                # environment override the session's own verify, the connection's CA file.
+                response = self.session.post(url, data=body, timeout=timeout, verify=self.session.verify)
             except requests.Timeout:
-                problem = f"no answer within {min(policy.timeout_seconds, remaining):.1f} s"
-            except requests.ConnectionError as error:
+                problem = f"no answer within {timeout:.1f} s"
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
                 problem = f"connection failed ({type(error).__name__})"
             else:
                 if 200 <= response.status_code < 300:
-                    result = success_result(action, response.status_code, response.text, attempt, dedup)
-                    self.log.info(
-                        "PagerDuty accepted %s event for dedup key %s: HTTP %s %s (attempt %d)",
-                        action,
-                        result.dedup_key,
-                        result.status_code,
-                        result.message,
-                        attempt,
-                    )
-                    return result
+                    return self._accepted(action, response.status_code, response.text, attempt, dedup)
                 reason = retry_reason(response.status_code)
                 if reason is None:
                     raise rejection(response.status_code, response.text, routing_key)
                 problem = reason
-            wait = self._next_wait(attempt, started, problem, action, dedup)
-            time.sleep(wait)
+            time.sleep(self._next_wait(attempt, started, problem, action, dedup))
+
+    def _attempt_timeout(self, attempts_made: int, started: float, problem: str) -> float:
+        """Return the next attempt's timeout: the policy's, cut to the seconds left of the total.
+
+        :raises DeliveryFailedError: no time is left, because the last wait ended late.
+        """
+        policy = self.delivery_policy
+        elapsed = time.monotonic() - started
+        remaining = policy.max_total_seconds - elapsed
+        if remaining <= 0:
+            # A wait that should end just before the deadline can end after it on a busy
+            # worker. requests and aiohttp reject a zero or negative timeout.
+            raise DeliveryFailedError(attempts_made, elapsed, problem)
+        return min(policy.timeout_seconds, remaining)
 
     def _next_wait(self, attempt: int, started: float, problem: str, action: str, dedup: Any) -> float:
         """Return the wait before the next attempt, or raise when the policy's bounds are spent."""
@@ -159,6 +169,18 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         )
         return wait
 
+    def _accepted(self, action: str, status: int, text: str, attempt: int, dedup: Any) -> EventResult:
+        result = success_result(action, status, text, attempt, dedup)
+        self.log.info(
+            "PagerDuty accepted %s event for dedup key %s: HTTP %s %s (attempt %d)",
+            action,
+            result.dedup_key,
+            status,
+            result.message,
+            attempt,
+        )
+        return result
+
     async def asend_event(self, event: dict[str, Any]) -> EventResult:
         """Send one event from an event loop, with the same checks, retries and errors as
         :meth:`send_event`."""
@@ -169,35 +191,27 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         body = encode_event(event, routing_key)
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
-        policy = self.delivery_policy
         started = time.monotonic()
         attempt = 0
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        async with aiohttp.ClientSession(headers=headers) as session:
+        problem = ""
+        async with aiohttp.ClientSession(headers=JSON_HEADERS) as session:
             while True:
+                timeout = self._attempt_timeout(attempt, started, problem)
                 attempt += 1
-                remaining = policy.max_total_seconds - (time.monotonic() - started)
-                timeout = aiohttp.ClientTimeout(total=min(policy.timeout_seconds, remaining))
                 try:
-                    async with session.post(url, data=body, timeout=timeout) as response:
-                        text = await response.text()
+                    async with session.post(
+                        url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
+                    ) as response:
                         status = response.status
+                        # A body that is not UTF-8 must not hide PagerDuty's status code.
+                        text = (await response.read()).decode("utf-8", errors="replace")
                 except TimeoutError:
-                    problem = f"no answer within {min(policy.timeout_seconds, remaining):.1f} s"
+                    problem = f"no answer within {timeout:.1f} s"
                 except aiohttp.ClientError as error:
                     problem = f"connection failed ({type(error).__name__})"
                 else:
                     if 200 <= status < 300:
-                        result = success_result(action, status, text, attempt, dedup)
-                        self.log.info(
-                            "PagerDuty accepted %s event for dedup key %s: HTTP %s %s (attempt %d)",
-                            action,
-                            result.dedup_key,
-                            status,
-                            result.message,
-                            attempt,
-                        )
-                        return result
+                        return self._accepted(action, status, text, attempt, dedup)
                     reason = retry_reason(status)
                     if reason is None:
                         raise rejection(status, text, routing_key)
