@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import ssl
 import time
 import uuid
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow.providers.http.hooks.http import HttpHook
 
@@ -30,6 +33,7 @@ from airflow_provider_se_pagerduty.exceptions import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
     import requests
 
 CONNECTION_TEST_DEDUP_PREFIX = "se-pagerduty/connection-test/"
@@ -62,6 +66,8 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         super().__init__(method="POST", http_conn_id=pagerduty_conn_id)
         self.pagerduty_conn_id = pagerduty_conn_id
         self.delivery_policy = delivery_policy or DeliveryPolicy()
+        self._async_session: aiohttp.ClientSession | None = None
+        self._async_session_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -183,7 +189,11 @@ class SparkExpectationsPagerDutyHook(HttpHook):
 
     async def asend_event(self, event: dict[str, Any]) -> EventResult:
         """Send one event from an event loop, with the same checks, retries and errors as
-        :meth:`send_event`."""
+        :meth:`send_event`.
+
+        Events sent from the same event loop share one keep-alive aiohttp session. Await
+        :meth:`aclose` in that loop when done, so that its connection is closed.
+        """
         import aiohttp
 
         validate_event(event)
@@ -191,32 +201,59 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         body = encode_event(event, routing_key)
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
+        session, request_options = await self._aiohttp_session(url)
         started = time.monotonic()
         attempt = 0
         problem = ""
-        async with aiohttp.ClientSession(headers=JSON_HEADERS) as session:
-            while True:
-                timeout = self._attempt_timeout(attempt, started, problem)
-                attempt += 1
-                try:
-                    async with session.post(
-                        url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
-                    ) as response:
-                        status = response.status
-                        # A body that is not UTF-8 must not hide PagerDuty's status code.
-                        text = (await response.read()).decode("utf-8", errors="replace")
-                except TimeoutError:
-                    problem = f"no answer within {timeout:.1f} s"
-                except aiohttp.ClientError as error:
-                    problem = f"connection failed ({type(error).__name__})"
-                else:
-                    if 200 <= status < 300:
-                        return self._accepted(action, status, text, attempt, dedup)
-                    reason = retry_reason(status)
-                    if reason is None:
-                        raise rejection(status, text, routing_key)
-                    problem = reason
-                await asyncio.sleep(self._next_wait(attempt, started, problem, action, dedup))
+        while True:
+            timeout = self._attempt_timeout(attempt, started, problem)
+            attempt += 1
+            try:
+                async with session.post(
+                    url, data=body, timeout=aiohttp.ClientTimeout(total=timeout), **request_options
+                ) as response:
+                    status = response.status
+                    # A body that is not UTF-8 must not hide PagerDuty's status code.
+                    text = (await response.read()).decode("utf-8", errors="replace")
+            except TimeoutError:
+                problem = f"no answer within {timeout:.1f} s"
+            except aiohttp.ClientError as error:
+                problem = f"connection failed ({type(error).__name__})"
+            else:
+                if 200 <= status < 300:
+                    return self._accepted(action, status, text, attempt, dedup)
+                reason = retry_reason(status)
+                if reason is None:
+                    raise rejection(status, text, routing_key)
+                problem = reason
+            await asyncio.sleep(self._next_wait(attempt, started, problem, action, dedup))
+
+    async def _aiohttp_session(self, url: str) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
+        """Return the keep-alive aiohttp session of the running loop, and the options for a request.
+
+        The TLS verification, client certificate, proxies and ``trust_env`` come from the
+        connection's extra, as :attr:`session` reads them, so that both paths reach
+        PagerDuty the same way.
+        """
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        sync_session = await asyncio.to_thread(lambda: self.session)
+        options = _aiohttp_request_options(url, sync_session)
+        session = self._async_session
+        if session is None or session.closed or self._async_session_loop is not loop:
+            # A session cannot move to another event loop. One left open in a finished
+            # loop is dropped, and aiohttp warns about it when it is garbage collected.
+            session = aiohttp.ClientSession(headers=JSON_HEADERS, trust_env=sync_session.trust_env)
+            self._async_session = session
+            self._async_session_loop = loop
+        return session, options
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session that :meth:`asend_event` keeps open in this event loop."""
+        session, self._async_session = self._async_session, None
+        if session is not None and not session.closed:
+            await session.close()
 
     def trigger(self, event: dict[str, Any]) -> EventResult:
         """Send a trigger event built by :mod:`airflow_provider_se_pagerduty.events`."""
@@ -250,6 +287,34 @@ class SparkExpectationsPagerDutyHook(HttpHook):
             # Errors that send_event does not retry, such as an invalid URL or too many redirects.
             return False, f"The test event to {probe.url} failed: {type(error).__name__}: {error}"
         return True, connection_check.accepted_message(probe.url, result)
+
+
+def _aiohttp_request_options(url: str, session: requests.Session) -> dict[str, Any]:
+    """Translate the requests session's ``verify``, ``cert`` and ``proxies`` into aiohttp options."""
+    options: dict[str, Any] = {}
+
+    verify, cert = session.verify, session.cert
+    if verify is False:
+        options["ssl"] = False
+    elif isinstance(verify, str) or cert:
+        ca_file = verify if isinstance(verify, str) and not os.path.isdir(verify) else None
+        ca_dir = verify if isinstance(verify, str) and os.path.isdir(verify) else None
+        context = ssl.create_default_context(cafile=ca_file, capath=ca_dir)
+        if isinstance(cert, str):
+            context.load_cert_chain(cert)
+        elif cert:
+            context.load_cert_chain(*cert)
+        options["ssl"] = context
+
+    # requests also accepts "all" and per-host keys such as "https://events.pagerduty.com".
+    proxies = session.proxies or {}
+    parts = urlsplit(url)
+    proxy = (
+        proxies.get(f"{parts.scheme}://{parts.hostname}") or proxies.get(parts.scheme) or proxies.get("all")
+    )
+    if proxy:
+        options["proxy"] = proxy
+    return options
 
 
 __all__ = ["EU_EVENTS_API_URL", "US_EVENTS_API_URL", "SparkExpectationsPagerDutyHook"]
