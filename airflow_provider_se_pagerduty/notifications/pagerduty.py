@@ -10,13 +10,11 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_se_pagerduty.alerting import (
     PlannedEvent,
-    asend_planned,
     describe_error,
     log_decision,
     plan_events,
     resolve_target,
     run_info,
-    send_planned,
 )
 from airflow_provider_se_pagerduty.decision import Decision, decide
 from airflow_provider_se_pagerduty.dq_stats import DQStats, parse_stats_payload
@@ -169,30 +167,38 @@ class SparkExpectationsPagerDutyNotifier(BaseNotifier):
         log_decision(self.log, decision, target, planned)
         return decision, planned
 
-    def _log_undelivered(self, planned: list[PlannedEvent], error: BaseException) -> None:
+    def _log_undelivered(self, undelivered: list[PlannedEvent], error: BaseException) -> None:
         self.log.error("Could not deliver PagerDuty events: %s", error)
-        for event in planned:
+        for event in undelivered:
             self.log.error("Undelivered PagerDuty event: %s", json.dumps(event.body, default=str))
 
     def notify(self, context: Context) -> None:
         """Decide and send; any error is logged, so the task's own outcome stays as it is."""
         planned: list[PlannedEvent] = []
+        delivered = 0
         try:
             _, planned = self._plan(context)
-            if planned:
-                send_planned(self.hook, planned)
+            for event in planned:
+                self.hook.send_event(event.body)
+                delivered += 1
         except Exception as error:  # a callback must never hide the task's exception
-            self._log_undelivered(planned, error)
+            self._log_undelivered(planned[delivered:], error)
 
     async def async_notify(self, context: Context) -> None:
         """Decide and send from the triggerer (for example for deadline alerts), as :meth:`notify`."""
         planned: list[PlannedEvent] = []
+        delivered = 0
         try:
             _, planned = self._plan(context, outside_task=True)
             if planned:
-                await asend_planned(self.hook, planned)
+                try:
+                    for event in planned:
+                        await self.hook.asend_event(event.body)
+                        delivered += 1
+                finally:
+                    await self.hook.aclose()
         except Exception as error:  # a callback must never hide the task's exception
-            self._log_undelivered(planned, error)
+            self._log_undelivered(planned[delivered:], error)
 
 
 send_se_pagerduty_notification = SparkExpectationsPagerDutyNotifier
