@@ -259,7 +259,11 @@ def build_spark_session(work_dir: Path) -> SparkSession:
         .config("spark.driver.memory", "1g")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", str(work_dir / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work_dir / 'derby'}")
+        # C1-only JIT: these tiny jobs finish before C2 compiles would pay off.
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-XX:TieredStopAtLevel=1 -Dderby.system.home={work_dir / 'derby'}",
+        )
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
