@@ -110,6 +110,9 @@ def main() -> int:
         run_step(f"airflow dags test {DAG_ID}", dags_test, env, home / "dags-test.log")
 
         print_events(receiver)
+        events_file = home / "events.json"
+        events_file.write_text(json.dumps([e.event for e in receiver.accepted], indent=2))
+        print(f"Full event bodies (without the integration key): {events_file}")
         problems = check_events(receiver)
 
     if problems:
