@@ -294,6 +294,9 @@ def _aiohttp_request_options(url: str, session: requests.Session) -> dict[str, A
     options: dict[str, Any] = {}
 
     verify, cert = session.verify, session.cert
+    if verify is True and session.trust_env:
+        # requests reads these variables for each request when the session's verify is True.
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     if verify is False:
         options["ssl"] = False
     elif isinstance(verify, str) or cert:

@@ -498,6 +498,20 @@ def test_tls_verified_with_ca_from_extra(se_connection: Callable[..., str], mode
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_tls_verified_with_ca_bundle_variable(
+    se_connection: Callable[..., str], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    with EventsApiReceiver(max_lifetime_seconds=120, tls=True) as receiver:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", receiver.ca_file)
+        hook = make_hook(se_connection(receiver.url))
+
+        [result] = send(hook, mode, trigger_body())
+
+        assert result.status_code == 202
+        assert len(receiver.open_incidents()) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_tls_unknown_ca_not_delivered(se_connection: Callable[..., str], mode: str) -> None:
     with EventsApiReceiver(max_lifetime_seconds=120, tls=True) as receiver:
         hook = make_hook(se_connection(receiver.url))
