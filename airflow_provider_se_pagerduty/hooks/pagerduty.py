@@ -68,6 +68,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         self.delivery_policy = delivery_policy or DeliveryPolicy()
         self._async_session: aiohttp.ClientSession | None = None
         self._async_session_loop: asyncio.AbstractEventLoop | None = None
+        self._async_request_options: dict[str, Any] = {}
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -238,16 +239,18 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         import aiohttp
 
         loop = asyncio.get_running_loop()
-        sync_session = await asyncio.to_thread(lambda: self.session)
-        options = _aiohttp_request_options(url, sync_session)
         session = self._async_session
         if session is None or session.closed or self._async_session_loop is not loop:
             # A session cannot move to another event loop. One left open in a finished
             # loop is dropped, and aiohttp warns about it when it is garbage collected.
+            sync_session = await asyncio.to_thread(lambda: self.session)
             session = aiohttp.ClientSession(headers=JSON_HEADERS, trust_env=sync_session.trust_env)
             self._async_session = session
             self._async_session_loop = loop
-        return session, options
+            # Built once per session: aiohttp pools connections by SSL context object, so a
+            # new context for each event would open a new connection for each event.
+            self._async_request_options = _aiohttp_request_options(url, sync_session)
+        return session, self._async_request_options
 
     async def aclose(self) -> None:
         """Close the aiohttp session that :meth:`asend_event` keeps open in this event loop."""
