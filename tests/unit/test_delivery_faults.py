@@ -356,7 +356,9 @@ def test_total_seconds_bound_ends_retries(
     assert isinstance(outcome, DeliveryFailedError), outcome
     assert 1 < outcome.attempts < policy.max_attempts
     assert events_receiver.requests_seen == outcome.attempts
-    assert outcome.elapsed_seconds <= policy.max_total_seconds
+    # A backoff wait can end a little late on a busy machine, so the error may report a
+    # few milliseconds over the bound.
+    assert outcome.elapsed_seconds <= policy.max_total_seconds + TIME_MARGIN_SECONDS
     assert elapsed <= policy.max_total_seconds + TIME_MARGIN_SECONDS
 
 
