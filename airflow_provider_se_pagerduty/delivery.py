@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -43,8 +44,13 @@ MAX_ERROR_TEXT_CHARS = 500
 class DeliveryPolicy:
     """Bounds for one event's delivery: attempts, total seconds and per-attempt timeout.
 
-    Waits grow exponentially from ``backoff_seconds`` up to ``max_backoff_seconds`` with full
-    jitter, and no wait starts that would end past ``max_total_seconds``.
+    After a 5xx, a timeout or a dropped connection, waits grow exponentially from
+    ``backoff_seconds`` up to ``max_backoff_seconds`` with full jitter, and ``max_attempts``
+    counts these failures. A 429 means PagerDuty is throttling a burst, not failing, so it
+    does not count against ``max_attempts``: the wait is the ``Retry-After`` header when
+    present, else grows from ``backoff_seconds`` up to ``max_rate_limit_wait_seconds`` with
+    half of it jittered. No wait starts that would end past ``max_total_seconds``, which
+    bounds every kind of retry.
     """
 
     max_attempts: int = 5
@@ -52,6 +58,7 @@ class DeliveryPolicy:
     timeout_seconds: float = 10.0
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 16.0
+    max_rate_limit_wait_seconds: float = 4.0
 
     def __post_init__(self) -> None:
         attempts = self.max_attempts
@@ -65,7 +72,7 @@ class DeliveryPolicy:
                 raise InvalidConfigurationError(
                     f"Invalid setting {name}: expected a number of seconds > 0, got {quote_value(value)}"
                 )
-        for name in ("backoff_seconds", "max_backoff_seconds"):
+        for name in ("backoff_seconds", "max_backoff_seconds", "max_rate_limit_wait_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise InvalidConfigurationError(
@@ -76,6 +83,19 @@ class DeliveryPolicy:
         """Return the wait before attempt ``attempt + 1``, after ``attempt`` failed attempts."""
         ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
         return (rng or random).uniform(0, ceiling)
+
+    def rate_limit_wait(
+        self, throttled: int, retry_after: float | None, rng: random.Random | None = None
+    ) -> float:
+        """Return the wait after the ``throttled``-th 429 answer to one event.
+
+        Half of the wait is fixed, so that senders back off from a full window at once, and
+        half is jittered, so that they do not all come back together.
+        """
+        if retry_after is not None:
+            return retry_after
+        ceiling = float(min(self.max_rate_limit_wait_seconds, self.backoff_seconds * 2 ** (throttled - 1)))
+        return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
 
 
 @dataclass(frozen=True)
@@ -244,6 +264,19 @@ def rejection(status_code: int, body: str, routing_key: str) -> EventRejectedErr
     """Build the error for a final 4xx answer, with PagerDuty's ``errors`` list."""
     message, errors = error_list(redact(body, routing_key))
     return EventRejectedError(status_code, message or f"HTTP {status_code}", errors)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header given in seconds; a date or garbage counts as absent."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
 
 
 def retry_reason(status_code: int) -> str | None:

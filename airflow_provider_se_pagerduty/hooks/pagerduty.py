@@ -8,6 +8,7 @@ import os
 import ssl
 import time
 import uuid
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from airflow_provider_se_pagerduty.delivery import (
     EventResult,
     encode_event,
     events_api_url,
+    parse_retry_after,
     rejection,
     retry_reason,
     success_result,
@@ -33,11 +35,38 @@ from airflow_provider_se_pagerduty.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import aiohttp
     import requests
 
 CONNECTION_TEST_DEDUP_PREFIX = "se-pagerduty/connection-test/"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+@dataclass
+class _Attempts:
+    """What happened so far to one event's delivery; 429 answers are counted apart."""
+
+    started: float
+    made: int = 0
+    failures: int = 0
+    throttled: int = 0
+    problem: str = ""
+    last_throttled: bool = False
+    retry_after: float | None = None
+
+    def failed(self, problem: str) -> None:
+        self.failures += 1
+        self.problem = problem
+        self.last_throttled = False
+        self.retry_after = None
+
+    def throttled_by_pagerduty(self, problem: str, retry_after: float | None) -> None:
+        self.throttled += 1
+        self.problem = problem
+        self.last_throttled = True
+        self.retry_after = retry_after
 
 
 class SparkExpectationsPagerDutyHook(HttpHook):
@@ -98,10 +127,22 @@ class SparkExpectationsPagerDutyHook(HttpHook):
     @cached_property
     def session(self) -> requests.Session:
         """The keep-alive session, built once from the connection by ``HttpHook.get_conn``."""
+        import requests
+
         session = self.get_conn(headers=JSON_HEADERS)
         # The password is the integration key, which travels in the body; never send it as
         # HTTP basic auth, whatever the login field holds.
         session.auth = None
+        if session.trust_env:
+            # Read the proxy and CA bundle variables once, not on every request as requests
+            # does while trust_env is on. The connection's own extras win over them, and
+            # with trust_env off no .netrc login is ever added either.
+            url = self._connection_details[0]
+            session.proxies = {**requests.utils.get_environ_proxies(url), **session.proxies}
+            if session.verify is True:
+                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                session.verify = bundle or True
+            session.trust_env = False
         return session
 
     def send_event(self, event: dict[str, Any]) -> EventResult:
@@ -118,12 +159,10 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         body = encode_event(event, routing_key)
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
-        started = time.monotonic()
-        attempt = 0
-        problem = ""
+        attempts = _Attempts(started=time.monotonic())
         while True:
-            timeout = self._attempt_timeout(attempt, started, problem)
-            attempt += 1
+            timeout = self._attempt_timeout(attempts)
+            attempts.made += 1
             try:
                 # NOTE: requests applies the timeout to the connect and to each socket read
                 # separately, so one attempt can last longer than `timeout` when PagerDuty
@@ -132,47 +171,66 @@ class SparkExpectationsPagerDutyHook(HttpHook):
                 # environment override the session's own verify, the connection's CA file.
                 response = self.session.post(url, data=body, timeout=timeout, verify=self.session.verify)
             except requests.Timeout:
-                problem = f"no answer within {timeout:.1f} s"
+                attempts.failed(f"no answer within {timeout:.1f} s")
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-                problem = f"connection failed ({type(error).__name__})"
+                attempts.failed(f"connection failed ({type(error).__name__})")
             else:
-                if 200 <= response.status_code < 300:
-                    return self._accepted(action, response.status_code, response.text, attempt, dedup)
-                reason = retry_reason(response.status_code)
-                if reason is None:
-                    raise rejection(response.status_code, response.text, routing_key)
-                problem = reason
-            time.sleep(self._next_wait(attempt, started, problem, action, dedup))
+                status = response.status_code
+                if 200 <= status < 300:
+                    return self._accepted(action, status, response.text, attempts.made, dedup)
+                self._record_retryable(attempts, status, response.text, response.headers, routing_key)
+            time.sleep(self._next_wait(attempts, action, dedup))
 
-    def _attempt_timeout(self, attempts_made: int, started: float, problem: str) -> float:
+    def _attempt_timeout(self, attempts: _Attempts) -> float:
         """Return the next attempt's timeout: the policy's, cut to the seconds left of the total.
 
         :raises DeliveryFailedError: no time is left, because the last wait ended late.
         """
         policy = self.delivery_policy
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - attempts.started
         remaining = policy.max_total_seconds - elapsed
         if remaining <= 0:
             # A wait that should end just before the deadline can end after it on a busy
             # worker. requests and aiohttp reject a zero or negative timeout.
-            raise DeliveryFailedError(attempts_made, elapsed, problem)
+            raise DeliveryFailedError(attempts.made, elapsed, attempts.problem)
         return min(policy.timeout_seconds, remaining)
 
-    def _next_wait(self, attempt: int, started: float, problem: str, action: str, dedup: Any) -> float:
+    @staticmethod
+    def _record_retryable(
+        attempts: _Attempts, status: int, text: str, headers: Mapping[str, str], routing_key: str
+    ) -> None:
+        """Note a non-2xx answer worth retrying, or raise for a final one."""
+        reason = retry_reason(status)
+        if reason is None:
+            raise rejection(status, text, routing_key)
+        if status == 429:
+            attempts.throttled_by_pagerduty(reason, parse_retry_after(headers.get("Retry-After")))
+        else:
+            attempts.failed(reason)
+
+    def _next_wait(self, attempts: _Attempts, action: str, dedup: Any) -> float:
         """Return the wait before the next attempt, or raise when the policy's bounds are spent."""
         policy = self.delivery_policy
-        elapsed = time.monotonic() - started
-        wait = policy.backoff(attempt)
-        if attempt >= policy.max_attempts or elapsed + wait >= policy.max_total_seconds:
-            raise DeliveryFailedError(attempt, elapsed, problem)
+        elapsed = time.monotonic() - attempts.started
+        if attempts.last_throttled:
+            wait = policy.rate_limit_wait(attempts.throttled, attempts.retry_after)
+            out_of_attempts = False
+        else:
+            wait = policy.backoff(attempts.failures)
+            out_of_attempts = attempts.failures >= policy.max_attempts
+        if out_of_attempts or elapsed + wait >= policy.max_total_seconds:
+            raise DeliveryFailedError(attempts.made, elapsed, attempts.problem)
         self.log.warning(
-            "PagerDuty %s event for dedup key %s: %s; retrying in %.2f s (attempt %d of %d)",
+            "PagerDuty %s event for dedup key %s: %s; retrying in %.2f s "
+            "(attempt %d; %d of %d failures allowed, %d rate-limited)",
             action,
             dedup,
-            problem,
+            attempts.problem,
             wait,
-            attempt + 1,
-            policy.max_attempts,
+            attempts.made + 1,
+            attempts.failures,
+            policy.max_attempts - 1,
+            attempts.throttled,
         )
         return wait
 
@@ -203,31 +261,27 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         action = str(event["event_action"])
         dedup = event.get("dedup_key")
         session, request_options = await self._aiohttp_session(url)
-        started = time.monotonic()
-        attempt = 0
-        problem = ""
+        attempts = _Attempts(started=time.monotonic())
         while True:
-            timeout = self._attempt_timeout(attempt, started, problem)
-            attempt += 1
+            timeout = self._attempt_timeout(attempts)
+            attempts.made += 1
             try:
                 async with session.post(
                     url, data=body, timeout=aiohttp.ClientTimeout(total=timeout), **request_options
                 ) as response:
                     status = response.status
+                    headers = dict(response.headers)
                     # A body that is not UTF-8 must not hide PagerDuty's status code.
                     text = (await response.read()).decode("utf-8", errors="replace")
             except TimeoutError:
-                problem = f"no answer within {timeout:.1f} s"
+                attempts.failed(f"no answer within {timeout:.1f} s")
             except aiohttp.ClientError as error:
-                problem = f"connection failed ({type(error).__name__})"
+                attempts.failed(f"connection failed ({type(error).__name__})")
             else:
                 if 200 <= status < 300:
-                    return self._accepted(action, status, text, attempt, dedup)
-                reason = retry_reason(status)
-                if reason is None:
-                    raise rejection(status, text, routing_key)
-                problem = reason
-            await asyncio.sleep(self._next_wait(attempt, started, problem, action, dedup))
+                    return self._accepted(action, status, text, attempts.made, dedup)
+                self._record_retryable(attempts, status, text, headers, routing_key)
+            await asyncio.sleep(self._next_wait(attempts, action, dedup))
 
     async def _aiohttp_session(self, url: str) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
         """Return the keep-alive aiohttp session of the running loop, and the options for a request.
@@ -296,10 +350,8 @@ def _aiohttp_request_options(url: str, session: requests.Session) -> dict[str, A
     """Translate the requests session's ``verify``, ``cert`` and ``proxies`` into aiohttp options."""
     options: dict[str, Any] = {}
 
+    # The session already holds the CA bundle and proxies of the environment, read once.
     verify, cert = session.verify, session.cert
-    if verify is True and session.trust_env:
-        # requests reads these variables for each request when the session's verify is True.
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     if verify is False:
         options["ssl"] = False
     elif isinstance(verify, str) or cert:
