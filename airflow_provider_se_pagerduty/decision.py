@@ -14,6 +14,7 @@ from airflow_provider_se_pagerduty.dq_stats import (
     STAGES,
     AggQueryRuleFailure,
     DQStats,
+    cyclic_gc_paused,
     percentage,
 )
 
@@ -28,7 +29,7 @@ class AlertKind(enum.StrEnum):
     BREACH = "breach"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FailedRule:
     """A rule with action ``fail`` (or ``ignore``, when listed as informational) that failed."""
 
@@ -40,7 +41,7 @@ class FailedRule:
     description: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleBreach:
     """A row_dq rule whose failed rows reached its own error-drop threshold."""
 
@@ -51,7 +52,7 @@ class RuleBreach:
     threshold: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobBreach:
     """The share of rows that ``drop`` rules removed reached the job-level threshold."""
 
@@ -60,7 +61,7 @@ class JobBreach:
     threshold: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alert:
     """One incident to trigger, with everything its summary and details need."""
 
@@ -74,7 +75,7 @@ class Alert:
     job_breach: JobBreach | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What to send for one DQ target, and why, in words for the task log."""
 
@@ -190,7 +191,13 @@ def decide(
     """
     if not settings.enabled:
         return Decision(stats=stats, reasons=("PagerDuty alerts are switched off: nothing is sent",))
+    with cyclic_gc_paused():
+        return _decide(stats, settings, task_failed, task_error)
 
+
+def _decide(
+    stats: DQStats | None, settings: AlertSettings, task_failed: bool, task_error: str | None
+) -> Decision:
     reasons: list[str] = []
     triggers: list[Alert] = []
     resolves: list[AlertKind] = []

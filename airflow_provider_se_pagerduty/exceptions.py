@@ -39,6 +39,10 @@ class InvalidStatsPayloadError(SparkExpectationsPagerDutyError, ValueError):
         self.problem = problem
         super().__init__(f"Invalid DQ stats payload: field {field!r} {problem}, got {quote_value(value)}")
 
+    def within(self, container: str) -> InvalidStatsPayloadError:
+        """Return the same error with its field named inside ``container``, e.g. ``list[3].key``."""
+        return InvalidStatsPayloadError(f"{container}.{self.field}", self.value, self.problem)
+
 
 class InvalidConfigurationError(SparkExpectationsPagerDutyError, ValueError):
     """A connection, argument or ``user_conf`` setting is invalid: nothing is sent."""
