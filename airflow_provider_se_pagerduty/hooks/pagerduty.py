@@ -222,15 +222,14 @@ class SparkExpectationsPagerDutyHook(HttpHook):
             raise DeliveryFailedError(attempts.made, elapsed, attempts.problem)
         self.log.warning(
             "PagerDuty %s event for dedup key %s: %s; retrying in %.2f s "
-            "(attempt %d; %d of %d failures allowed, %d rate-limited)",
+            "(%d failed and %d rate-limited attempts so far; at most %d failed)",
             action,
             dedup,
             attempts.problem,
             wait,
-            attempts.made + 1,
             attempts.failures,
-            policy.max_attempts - 1,
             attempts.throttled,
+            policy.max_attempts,
         )
         return wait
 
