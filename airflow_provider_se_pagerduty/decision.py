@@ -160,14 +160,11 @@ def _rule_breaches(stats: DQStats) -> tuple[RuleBreach, ...]:
 def _job_breach(stats: DQStats, threshold: float) -> JobBreach | None:
     """Compare the share of dropped rows with the job-level threshold.
 
-    With no input rows nothing was dropped. When row_dq did not pass, the output count does
-    not describe dropped rows (a failed or skipped row_dq stage leaves it at 0), so only a
-    passed or unknown row_dq status is compared.
+    With no input rows nothing was dropped, and an unknown dropped count (row_dq did not
+    pass) is not compared.
     """
     dropped = stats.dropped_count
     if not stats.input_count or dropped is None or dropped <= 0:
-        return None
-    if stats.stage_statuses.get("row_dq") not in (None, "Passed"):
         return None
     share = percentage(dropped, stats.input_count)
     if share < threshold:

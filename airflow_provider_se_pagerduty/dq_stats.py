@@ -90,8 +90,15 @@ class DQStats:
 
     @property
     def dropped_count(self) -> int | None:
-        """Rows that ``drop`` rules removed: input minus output."""
+        """Rows that ``drop`` rules removed: input minus output, or None when unknown.
+
+        A failed or skipped row_dq stage leaves ``output_count`` at 0 in spark-expectations
+        2.10, so the difference counts dropped rows only when row_dq passed (or its status
+        is not in the payload).
+        """
         if self.input_count is None or self.output_count is None:
+            return None
+        if self.stage_statuses.get("row_dq") not in (None, "Passed"):
             return None
         return self.input_count - self.output_count
 

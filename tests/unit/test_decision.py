@@ -258,3 +258,13 @@ def test_agg_ignore_failure_listed() -> None:
     decision = decide(parse_stats_payload(make_payload(agg_results=agg)), AlertSettings())
     assert decision.triggers == ()
     assert [(f.rule, f.stage) for f in decision.ignored_failures] == [("sum_check", "source_agg_dq")]
+
+
+def test_failed_row_dq_has_no_dropped_count() -> None:
+    # spark-expectations leaves output_count at 0 when row_dq fails; that is not 100 % dropped.
+    payload = make_payload(rules=[row_rule("id", 3, action="fail")], run_status="Failed", stages={"row_dq": "Failed"})
+    payload["output_count"] = 0
+    stats = parse_stats_payload(payload)
+    assert stats.dropped_count is None
+    decision = decide(stats, AlertSettings(page_on_error_drop_breach=True, error_drop_threshold=0))
+    assert [a.kind for a in decision.triggers] == [FAILURE]
