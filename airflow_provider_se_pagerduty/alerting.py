@@ -148,18 +148,3 @@ def send_planned(hook: SparkExpectationsPagerDutyHook, planned: list[PlannedEven
         hook.send_event(event.body)
         records.append(event.record())
     return records
-
-
-async def asend_planned(
-    hook: SparkExpectationsPagerDutyHook, planned: list[PlannedEvent]
-) -> list[dict[str, Any]]:
-    """Send every planned event from an event loop, as :func:`send_planned` does, over one
-    keep-alive session that is closed at the end."""
-    records = []
-    try:
-        for event in planned:
-            await hook.asend_event(event.body)
-            records.append(event.record())
-    finally:
-        await hook.aclose()
-    return records
