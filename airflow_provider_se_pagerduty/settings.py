@@ -56,9 +56,9 @@ def parse_percentage(value: Any, field: str) -> float:
 
 
 def parse_severity(value: Any, field: str) -> str:
-    """Check a severity against the four that the Events API v2 accepts."""
-    if isinstance(value, str) and value in SEVERITIES:
-        return value
+    """Check a severity against the four that the Events API v2 accepts, in any letter case."""
+    if isinstance(value, str) and value.strip().lower() in SEVERITIES:
+        return value.strip().lower()
     raise InvalidConfigurationError(
         f"Invalid setting {field}: expected one of {', '.join(SEVERITIES)}, got {quote_value(value)}"
     )

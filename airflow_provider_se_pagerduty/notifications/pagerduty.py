@@ -172,12 +172,22 @@ class SparkExpectationsPagerDutyNotifier(BaseNotifier):
         for event in undelivered:
             self.log.error("Undelivered PagerDuty event: %s", json.dumps(event.body, default=str))
 
+    def _plan_or_log(self, context: Context, *, outside_task: bool = False) -> list[PlannedEvent] | None:
+        """Return the events to send, or log why none can be planned (bad stats or settings)."""
+        try:
+            return self._plan(context, outside_task=outside_task)[1]
+        except Exception as error:  # a callback must never hide the task's exception
+            task = getattr(context.get("ti"), "task_id", None) or "unknown task"
+            self.log.error("Not sending PagerDuty events for %s: %s", task, error)
+            return None
+
     def notify(self, context: Context) -> None:
         """Decide and send; any error is logged, so the task's own outcome stays as it is."""
-        planned: list[PlannedEvent] = []
+        planned = self._plan_or_log(context)
+        if planned is None:
+            return
         delivered = 0
         try:
-            _, planned = self._plan(context)
             for event in planned:
                 self.hook.send_event(event.body)
                 delivered += 1
@@ -186,10 +196,11 @@ class SparkExpectationsPagerDutyNotifier(BaseNotifier):
 
     async def async_notify(self, context: Context) -> None:
         """Decide and send from the triggerer (for example for deadline alerts), as :meth:`notify`."""
-        planned: list[PlannedEvent] = []
+        planned = self._plan_or_log(context, outside_task=True)
+        if planned is None:
+            return
         delivered = 0
         try:
-            _, planned = self._plan(context, outside_task=True)
             if planned:
                 try:
                     for event in planned:

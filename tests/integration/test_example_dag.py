@@ -67,7 +67,8 @@ def test_integration_key_in_no_log_or_xcom(example_run: tuple[AirflowEnv, Events
     stored = texts_in_metadata_db(env.home / "airflow.db")
 
     assert receiver.accepted, "the run sent no event, so the search below would prove nothing"
-    assert log_files, "the run wrote no task log"
+    # airflow dags test prints the task logs; files under logs/ are searched too when present.
+    assert "PagerDuty accepted trigger event" in output, "the output holds no task log lines"
     assert stored["xcom"], "the run pushed no XCom"
     assert SECRET_KEY not in output
     for path in log_files:
