@@ -201,6 +201,21 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             make_rows(100, negative_amounts=4),
         ),
+        # 5 null ids are dropped, so the 95 rows left fail the final agg_dq rule.
+        Scenario(
+            "final_agg_failure",
+            (
+                _id_present(alert=False),
+                Rule(
+                    "agg_dq",
+                    "all_rows_kept",
+                    "count(*) >= 100",
+                    "fail",
+                    enable_for_source_dq_validation=False,
+                ),
+            ),
+            make_rows(100, null_ids=5),
+        ),
         Scenario(
             "exactly_at_threshold",
             (_id_present(threshold=2),),

@@ -33,6 +33,7 @@ DECISION_TABLE = [
     pytest.param("row_fail", None, True, {FAILURE: "critical"}, (BREACH,), id="row-fail-rule-pages-critical"),
     pytest.param("source_agg_failure", None, True, {FAILURE: "critical"}, (BREACH,), id="source-agg-failure-pages"),
     pytest.param("query_failure", None, True, {FAILURE: "critical"}, (BREACH,), id="query-failure-pages"),
+    pytest.param("final_agg_failure", None, True, {FAILURE: "critical"}, (BREACH,), id="final-agg-failure-pages"),
     pytest.param("row_fail", {CONF_ENABLED: False}, True, {}, (), id="master-switch-off-sends-nothing"),
     pytest.param("row_drop_breach", None, True, {BREACH: "error"}, (FAILURE,), id="rule-breach-pages-error"),
     pytest.param("exactly_at_threshold", None, True, {BREACH: "error"}, (FAILURE,), id="exactly-at-threshold-pages"),
@@ -85,6 +86,14 @@ def test_real_failed_run_lists_fail_rule(se_payloads: dict[str, dict[str, Any]])
     [failure] = decision.triggers
     assert failure.failed_stages == ("row_dq",)
     assert [(r.rule, r.failed_row_count) for r in failure.failed_rules] == [("amount_not_negative", 11)]
+
+
+def test_real_final_agg_failure_stage(se_payloads: dict[str, dict[str, Any]]) -> None:
+    decision = decide_on(se_payloads["final_agg_failure"], None, True)
+
+    [failure] = decision.triggers
+    assert failure.failed_stages == ("final_agg_dq",)
+    assert [(r.rule, r.stage) for r in failure.failed_rules] == [("all_rows_kept", "final_agg_dq")]
 
 
 def test_real_job_level_breach_numbers(se_payloads: dict[str, dict[str, Any]]) -> None:
