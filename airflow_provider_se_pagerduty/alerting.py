@@ -29,7 +29,7 @@ class Logger(Protocol):
 
 @dataclass(frozen=True)
 class PlannedEvent:
-    """One event to send, with what the log and the XCom record say about it."""
+    """One event to send, with the kind, action and severity that the log and XCom record show."""
 
     kind: AlertKind
     action: str

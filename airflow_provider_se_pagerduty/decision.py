@@ -77,7 +77,7 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What to send for one DQ target, and why, in words for the task log."""
+    """The events to trigger and resolve for one DQ target, with the reasons for the task log."""
 
     stats: DQStats | None
     triggers: tuple[Alert, ...] = ()

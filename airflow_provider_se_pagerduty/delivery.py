@@ -1,4 +1,4 @@
-"""Delivery rules shared by the sync and async send paths: validation, retry policy, answers.
+"""Delivery rules shared by the sync and async send paths: validation, retry policy, responses.
 
 Nothing here does I/O, so both paths retry, give up and raise in exactly the same way.
 """
@@ -28,7 +28,7 @@ EVENTS_API_PATH = "/v2/enqueue"
 ROUTING_KEY_LENGTH = 32
 _ROUTING_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{32}")
 
-# What each answer means for a retry: 429 and every 5xx are worth another attempt, any
+# What each response status means for a retry: 429 and every 5xx are worth another attempt, any
 # other 4xx is final because the same event would be rejected again.
 RETRYABLE_STATUS_REASONS = {
     429: "rate limited by PagerDuty (HTTP 429)",
@@ -87,7 +87,7 @@ class DeliveryPolicy:
     def rate_limit_wait(
         self, throttled: int, retry_after: float | None, rng: random.Random | None = None
     ) -> float:
-        """Return the wait after the ``throttled``-th 429 answer to one event.
+        """Return the wait after the ``throttled``-th 429 response to one event.
 
         Half of the wait is fixed, so that senders back off from a full window at once, and
         half is jittered, so that they do not all come back together.

@@ -47,7 +47,7 @@ class RowRuleResult:
 
 @dataclass(frozen=True, slots=True)
 class AggQueryRuleFailure:
-    """An aggregate or query rule whose result map says ``status: fail``."""
+    """An aggregate or query rule whose result map has ``status: fail``."""
 
     rule: str
     stage: str

@@ -37,7 +37,7 @@ class Target:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """Where the alert comes from in Airflow; every field may be unknown."""
+    """The Airflow origin of an alert (DAG, task, run, try, log URL); every field may be unknown."""
 
     dag_id: str | None = None
     task_id: str | None = None

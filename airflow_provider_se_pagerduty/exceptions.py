@@ -49,7 +49,7 @@ class InvalidConfigurationError(SparkExpectationsPagerDutyError, ValueError):
 
 
 class EventRejectedError(SparkExpectationsPagerDutyError):
-    """PagerDuty answered with a 4xx status: the event is invalid and retrying cannot help.
+    """PagerDuty responded with a 4xx status: the event is invalid and retrying cannot help.
 
     ``errors`` is PagerDuty's ``errors`` list, or the plain-text body as a one-item list.
     """

@@ -46,7 +46,7 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"
 
 @dataclass
 class _Attempts:
-    """What happened so far to one event's delivery; 429 answers are counted apart."""
+    """Delivery state of one event so far; 429 responses are counted separately."""
 
     started: float
     made: int = 0
@@ -149,7 +149,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         """Send one event (without ``routing_key``), retrying 429, 5xx, timeouts and resets.
 
         :raises InvalidConfigurationError: the connection or the event is invalid; nothing was sent.
-        :raises EventRejectedError: PagerDuty answered 400 or another 4xx; not retried.
+        :raises EventRejectedError: PagerDuty responded with 400 or another 4xx; not retried.
         :raises DeliveryFailedError: the retry policy's attempts or seconds ran out.
         """
         import requests
@@ -199,7 +199,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
     def _record_retryable(
         attempts: _Attempts, status: int, text: str, headers: Mapping[str, str], routing_key: str
     ) -> None:
-        """Note a non-2xx answer worth retrying, or raise for a final one."""
+        """Record a non-2xx response worth retrying, or raise for a final one."""
         reason = retry_reason(status)
         if reason is None:
             raise rejection(status, text, routing_key)
@@ -349,7 +349,7 @@ def _aiohttp_request_options(url: str, session: requests.Session) -> dict[str, A
     """Translate the requests session's ``verify``, ``cert`` and ``proxies`` into aiohttp options."""
     options: dict[str, Any] = {}
 
-    # The session already holds the CA bundle and proxies of the environment, read once.
+    # The session already contains the CA bundle and proxies of the environment, read once.
     verify, cert = session.verify, session.cert
     if verify is False:
         options["ssl"] = False
