@@ -28,7 +28,7 @@ EVENTS_API_PATH = "/v2/enqueue"
 ROUTING_KEY_LENGTH = 32
 _ROUTING_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{32}")
 
-# What each response status means for a retry: 429 and every 5xx are worth another attempt, any
+# Retry reason by response status: 429 and every 5xx are worth another attempt, any
 # other 4xx is final because the same event would be rejected again.
 RETRYABLE_STATUS_REASONS = {
     429: "rate limited by PagerDuty (HTTP 429)",
@@ -100,7 +100,7 @@ class DeliveryPolicy:
 
 @dataclass(frozen=True)
 class EventResult:
-    """PagerDuty's answer to an accepted event."""
+    """PagerDuty's response to an accepted event."""
 
     action: str
     dedup_key: str | None
@@ -230,7 +230,7 @@ def redact(text: str, secret: str) -> str:
 
 
 def error_list(body: str) -> tuple[str, list[str]]:
-    """Read ``(message, errors)`` from an error answer, whether JSON or plain text."""
+    """Read ``(message, errors)`` from an error response, whether JSON or plain text."""
     text = body.strip()
     try:
         parsed = json.loads(text) if text else None
@@ -248,7 +248,7 @@ def error_list(body: str) -> tuple[str, list[str]]:
 def success_result(
     action: str, status_code: int, body: str, attempts: int, sent_key: str | None
 ) -> EventResult:
-    """Read PagerDuty's 2xx answer; a body that is not JSON still counts as accepted."""
+    """Read PagerDuty's 2xx response; a body that is not JSON still counts as accepted."""
     message, dedup = "", sent_key
     try:
         parsed = json.loads(body) if body.strip() else {}

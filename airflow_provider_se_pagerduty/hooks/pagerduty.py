@@ -324,7 +324,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
 
         Airflow calls this for the Test button and for ``airflow connections test``. Such a
         resolve opens, changes and closes no incident. The event gets at most 2 attempts in
-        15 s, so that the button answers soon even when PagerDuty cannot be reached.
+        15 s, so that the button responds soon even when PagerDuty cannot be reached.
         """
         import requests
 

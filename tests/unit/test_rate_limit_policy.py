@@ -1,4 +1,4 @@
-"""429 answers: bounded by total seconds, not by the failure count, and Retry-After honoured."""
+"""429 responses: bounded by total seconds, not by the failure count, and Retry-After honoured."""
 
 from __future__ import annotations
 
