@@ -1,6 +1,6 @@
 """Messages for Test connection: PagerDuty's response to the test event, in plain words.
 
-The hook's ``test_connection`` sends the event; this module caps its retries, because a person
+The hook's ``test_connection`` sends the event. This module caps its retries, because a person
 waits on the Test button, and turns each outcome into one message for the UI or the CLI. No
 message contains the integration key.
 """

@@ -261,7 +261,7 @@ def success_result(
 
 
 def rejection(status_code: int, body: str, routing_key: str) -> EventRejectedError:
-    """Build the error for a final 4xx answer, with PagerDuty's ``errors`` list."""
+    """Build the error for a final 4xx response, with PagerDuty's ``errors`` list."""
     message, errors = error_list(redact(body, routing_key))
     return EventRejectedError(status_code, message or f"HTTP {status_code}", errors)
 
@@ -280,7 +280,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def retry_reason(status_code: int) -> str | None:
-    """Return why an answer is worth another attempt, or None when it is final."""
+    """Return why a response is worth another attempt, or None when it is final."""
     if status_code in RETRYABLE_STATUS_REASONS:
         return RETRYABLE_STATUS_REASONS[status_code]
     if status_code >= 500:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_se_pagerduty.decision import Alert, AlertKind, Decision, FailedRule
+from airflow_provider_se_pagerduty.dq_stats import percentage
 
 if TYPE_CHECKING:
     from airflow_provider_se_pagerduty.dq_stats import DQStats
@@ -150,6 +151,7 @@ def custom_details(
         details["task_failed"] = True
         if alert.task_error:
             details["task_error"] = cut_text(alert.task_error, MAX_DETAIL_TEXT_CHARS)
+
     if stats is not None:
         details.update(
             {
@@ -158,7 +160,7 @@ def custom_details(
                 "error_count": stats.error_count,
                 "dropped_count": stats.dropped_count,
                 "dropped_percentage": (
-                    round(stats.dropped_count / stats.input_count * 100, 2)
+                    percentage(stats.dropped_count, stats.input_count)
                     if stats.input_count and stats.dropped_count is not None
                     else None
                 ),
@@ -169,31 +171,36 @@ def custom_details(
                 "dq_env": _cut_or_none(stats.dq_env),
             }
         )
+
     if alert.failed_rules:
         details["failed_rules"] = _rule_details(alert.failed_rules, limit)
         details["failed_rules_total"] = len(alert.failed_rules)
+
     if alert.rule_breaches:
         details["breached_rules"] = [
             {
-                "rule": cut_text(b.rule, MAX_DETAIL_TEXT_CHARS),
-                "action_if_failed": b.action_if_failed,
-                "failed_row_count": b.failed_row_count,
-                "failed_percentage": b.failed_percentage,
-                "threshold": b.threshold,
+                "rule": cut_text(breach.rule, MAX_DETAIL_TEXT_CHARS),
+                "action_if_failed": breach.action_if_failed,
+                "failed_row_count": breach.failed_row_count,
+                "failed_percentage": breach.failed_percentage,
+                "threshold": breach.threshold,
             }
-            for b in alert.rule_breaches[:limit]
+            for breach in alert.rule_breaches[:limit]
         ]
         details["breached_rules_total"] = len(alert.rule_breaches)
+
     if alert.job_breach is not None:
         details["job_breach"] = {
             "dropped_count": alert.job_breach.dropped_count,
             "dropped_percentage": alert.job_breach.dropped_percentage,
             "threshold": alert.job_breach.threshold,
         }
+
     if decision.ignored_failures:
         details["ignored_rule_failures"] = _rule_details(decision.ignored_failures, limit)
         details["ignored_rule_failures_total"] = len(decision.ignored_failures)
         details["ignored_rule_failures_note"] = "rules with action ignore are informational and never page"
+
     details.update(
         {
             "dag_id": run.dag_id,

@@ -49,7 +49,7 @@ class _Attempts:
     """Delivery state of one event so far; 429 responses are counted separately."""
 
     started: float
-    made: int = 0
+    sent: int = 0
     failures: int = 0
     throttled: int = 0
     problem: str = ""
@@ -162,7 +162,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         attempts = _Attempts(started=time.monotonic())
         while True:
             timeout = self._attempt_timeout(attempts)
-            attempts.made += 1
+            attempts.sent += 1
             try:
                 # NOTE: requests applies the timeout to the connect and to each socket read
                 # separately, so one attempt can last longer than `timeout` when PagerDuty
@@ -177,7 +177,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return self._accepted(action, status, response.text, attempts.made, dedup)
+                    return self._accepted(action, status, response.text, attempts.sent, dedup)
                 self._record_retryable(attempts, status, response.text, response.headers, routing_key)
             time.sleep(self._next_wait(attempts, action, dedup))
 
@@ -192,7 +192,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         if remaining <= 0:
             # A wait that should end just before the deadline can end after it on a busy
             # worker. requests and aiohttp reject a zero or negative timeout.
-            raise DeliveryFailedError(attempts.made, elapsed, attempts.problem)
+            raise DeliveryFailedError(attempts.sent, elapsed, attempts.problem)
         return min(policy.timeout_seconds, remaining)
 
     @staticmethod
@@ -219,7 +219,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
             wait = policy.backoff(attempts.failures)
             out_of_attempts = attempts.failures >= policy.max_attempts
         if out_of_attempts or elapsed + wait >= policy.max_total_seconds:
-            raise DeliveryFailedError(attempts.made, elapsed, attempts.problem)
+            raise DeliveryFailedError(attempts.sent, elapsed, attempts.problem)
         self.log.warning(
             "PagerDuty %s event for dedup key %s: %s; retrying in %.2f s "
             "(%d failed and %d rate-limited attempts so far; at most %d failed)",
@@ -263,7 +263,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
         attempts = _Attempts(started=time.monotonic())
         while True:
             timeout = self._attempt_timeout(attempts)
-            attempts.made += 1
+            attempts.sent += 1
             try:
                 async with session.post(
                     url, data=body, timeout=aiohttp.ClientTimeout(total=timeout), **request_options
@@ -278,7 +278,7 @@ class SparkExpectationsPagerDutyHook(HttpHook):
                 attempts.failed(f"connection failed ({type(error).__name__})")
             else:
                 if 200 <= status < 300:
-                    return self._accepted(action, status, text, attempts.made, dedup)
+                    return self._accepted(action, status, text, attempts.sent, dedup)
                 self._record_retryable(attempts, status, text, headers, routing_key)
             await asyncio.sleep(self._next_wait(attempts, action, dedup))
 

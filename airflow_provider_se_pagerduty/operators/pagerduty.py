@@ -134,6 +134,6 @@ class SparkExpectationsPagerDutyOperator(BaseOperator):
         if not planned:
             return []
 
-        # An error here fails the task, so Airflow's retry sends again; dedup keys do not
+        # An error here fails the task, so Airflow's retry sends again. Dedup keys do not
         # depend on the try, so the retry updates the incident instead of opening another.
         return send_planned(self.hook, planned)

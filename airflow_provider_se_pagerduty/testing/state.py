@@ -24,7 +24,7 @@ class AcceptedEvent:
     :param payload: the event's ``payload`` object, or None when the event had none.
     :param custom_details: ``payload.custom_details``, or None when the event had none.
     :param event: the whole request body without ``routing_key``.
-    :param routing_key_fingerprint: a short hash that tells routing keys apart without storing them.
+    :param routing_key_fingerprint: a short hash that distinguishes routing keys without storing them.
     :param matched_incident: whether the event changed an incident. An acknowledge or resolve for
         a dedup key with no unresolved incident is accepted but dropped, as PagerDuty does.
     :param received_at: Unix time in seconds when the receiver accepted the event.
